@@ -23,10 +23,62 @@ supervise() {
   trap 'exit 0' TERM INT
   while true; do
     echo "$(date -u +%FT%TZ) starting $name, log: $LOGS/$name.log"
-    "$BIN/airflow" "$@" >>"$LOGS/$name.log" 2>&1
+    "$BIN/airflow" "$@" >>"$LOGS/$name.log" 2>&1 &
+    echo $! >"$LOGS/$name.pid"
+    wait $!
     local code=$?
     echo "$(date -u +%FT%TZ) $name exited (code $code): restarting in $RESTART_DELAY s" >&2
     sleep "$RESTART_DELAY"
+  done
+}
+
+# Liveness: a component can hang with its process alive (seen in CI: a scheduler that logged and scheduled
+# nothing for 7 minutes). Every WATCHDOG_SECS the API server's health endpoint is read
+# (bitsniper.airflow.health); a component found unhealthy WATCHDOG_STRIKES times in a row is dumped
+# (SIGQUIT: Airflow prints every thread's stack to its log) and killed, and its loop starts it again.
+# No verdict while the API server does not answer or the metadata database is down, nor in the first
+# WATCHDOG_GRACE seconds of a component. AIRFLOW_STACK_WATCHDOG_SECS=0 turns it off.
+WATCHDOG_SECS=${AIRFLOW_STACK_WATCHDOG_SECS:-30}
+WATCHDOG_STRIKES=${AIRFLOW_STACK_WATCHDOG_STRIKES:-3}
+WATCHDOG_GRACE=${AIRFLOW_STACK_WATCHDOG_GRACE:-120}
+HEALTH_URL=${AIRFLOW_STACK_HEALTH_URL:-http://127.0.0.1:${AIRFLOW__API__PORT:-8080}/api/v2/monitor/health}
+descendants() {  # from /proc: no procps on slim images
+  local child
+  for child in $(grep -l "^PPid:[[:space:]]*$1\$" /proc/[0-9]*/status 2>/dev/null | cut -d/ -f3); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+watchdog() {
+  trap 'exit 0' TERM INT
+  declare -A strikes=()
+  while true; do
+    sleep "$WATCHDOG_SECS" &
+    wait $!
+    local verdict
+    verdict=$("$BIN/python" -m bitsniper.airflow.health "$HEALTH_URL" 2>/dev/null) || continue
+    local name
+    for name in scheduler triggerer dag-processor; do
+      if [[ " $verdict " != *" $name "* ]]; then
+        strikes[$name]=0
+        continue
+      fi
+      # A component (re)started less than WATCHDOG_GRACE seconds ago has not heart-beaten yet.
+      (( $(date +%s) - $(stat -c %Y "$LOGS/$name.pid" 2>/dev/null || echo 0) < WATCHDOG_GRACE )) && continue
+      strikes[$name]=$(( ${strikes[$name]:-0} + 1 ))
+      echo "$(date -u +%FT%TZ) $name unhealthy (no recent heartbeat): check ${strikes[$name]} of $WATCHDOG_STRIKES" >&2
+      if (( strikes[$name] >= WATCHDOG_STRIKES )); then
+        local pid
+        pid=$(cat "$LOGS/$name.pid" 2>/dev/null) || continue
+        echo "$(date -u +%FT%TZ) $name unhealthy for $WATCHDOG_STRIKES checks: stack dump in $LOGS/$name.log, killing $pid" >&2
+        kill -QUIT "$pid" 2>/dev/null
+        sleep 2
+        # The whole tree: the scheduler's executor workers and the task processes under them would
+        # otherwise outlive it (a task cut short is retried; execute_orders looks its order up first).
+        kill -KILL $(descendants "$pid") "$pid" 2>/dev/null
+        strikes[$name]=0
+      fi
+    done
   done
 }
 
@@ -34,5 +86,6 @@ supervise scheduler scheduler --skip-serve-logs &
 supervise dag-processor dag-processor &
 supervise triggerer triggerer --skip-serve-logs &
 supervise api-server api-server &
+[ "$WATCHDOG_SECS" != 0 ] && watchdog &
 trap "trap '' TERM INT; kill -TERM 0 2>/dev/null; wait; exit 0" TERM INT
 wait

@@ -1,6 +1,6 @@
 """Under a real scheduler (the stack ``make run`` starts, ``scripts/airflow-stack.sh``, started by the
-test): the deadline alert fires, and a backfill created with ``airflow backfill create`` records decisions,
-sends no order and raises no deadline alert.
+test): the deadline alert fires, a backfill created with ``airflow backfill create`` records decisions,
+sends no order and raises no deadline alert, and a scheduler that hangs is replaced by the stack's watchdog.
 
 Deadline alerts only run under a scheduler and a triggerer, never under ``dag.test()`` (stack.md 6).
 """
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
 
-from bitsniper.airflow.stack import airflow_stack
+from bitsniper.airflow.health import unhealthy_components
+from bitsniper.airflow.stack import airflow_stack, session_members
 from bitsniper.simulator.testing import TEST_API_KEY, TEST_API_SECRET, running_simulator
 from bitsniper.store.migrate import upgrade
 
@@ -39,26 +43,61 @@ def _airflow(env: dict[str, str], *args: str, timeout: float = 120) -> subproces
     return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _wait(what: str, check, timeout: float, every: float = 2.0):  # type: ignore[no-untyped-def]
+def _wait(what: str, check, timeout: float, every: float = 2.0, explain=None):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + (f"\n{explain()}" if explain else ""))
 
 
-def _diagnose(env: dict[str, str], log_dir: Path) -> str:
-    """What the scheduler did, for a failure message: the runs, their tasks and the end of its log."""
+def _health(port: int) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=10) as answer:
+        return json.load(answer)  # type: ignore[no-any-return]
+
+
+def _pid(logs: Path, component: str) -> int:
+    return int((logs / f"{component}.pid").read_text())
+
+
+def _stack_events(logs: Path) -> list[str]:
+    """The stack's log minus its start-up lines: restarts and the watchdog's findings."""
+    return [line for line in (logs / "stack.log").read_text().splitlines() if " starting " not in line]
+
+
+def _diagnose(env: dict[str, str], log_dir: Path, session: int) -> str:
+    """What the stack did, for a failure message: its processes, the runs and their tasks, the watchdog's
+    restarts, and the end of the scheduler's log after a stack dump (SIGQUIT: Airflow prints every
+    thread's stack), so a hung scheduler shows where it hangs."""
+    processes = []
+    for pid in session_members(session):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            processes.append(f"{pid} {fields[0]} cpu={(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.1f}s {command[:120]}")
+        except (OSError, IndexError, ValueError):
+            continue
+    scheduler_pid = (log_dir / "scheduler.pid").read_text().strip() if (log_dir / "scheduler.pid").exists() else ""
+    if scheduler_pid.isdigit():
+        try:
+            os.kill(int(scheduler_pid), signal.SIGQUIT)
+            time.sleep(3)
+        except ProcessLookupError:
+            pass
     runs = _airflow(env, "dags", "list-runs", "bitsniper", "-o", "plain").stdout
     states = []
     for line in runs.splitlines()[1:]:
         fields = line.split()
         if len(fields) >= 2:
             states.append(_airflow(env, "tasks", "states-for-dag-run", "bitsniper", fields[1], "-o", "plain").stdout)
-    tail = (log_dir / "scheduler.log").read_text(errors="replace")[-6000:]
-    return f"runs:\n{runs}\ntasks:\n{''.join(states)}\nscheduler log (end):\n{tail}"
+    stack = (log_dir / "stack.log").read_text(errors="replace")[-3000:]
+    tail = (log_dir / "scheduler.log").read_text(errors="replace")[-12000:]
+    return (
+        f"processes:\n" + "\n".join(processes) + f"\nruns:\n{runs}\ntasks:\n{''.join(states)}\n"
+        f"stack.log (end):\n{stack}\nscheduler log (end, pid {scheduler_pid}):\n{tail}"
+    )
 
 
 def test_deadline_alert_fires_and_a_backfill_trades_nothing(tmp_path: Path, postgres_url: str, telegram_stub) -> None:  # type: ignore[no-untyped-def]
@@ -90,12 +129,22 @@ def test_deadline_alert_fires_and_a_backfill_trades_nothing(tmp_path: Path, post
             "BITSNIPER_EXCHANGE": "simulator",
             "BITSNIPER_EXCHANGE_URL": sim.url,
             "BITSNIPER_DEADLINE_SECS": str(DEADLINE_SECS),
+            # The stack's watchdog, quicker than in production (30 s checks, 3 strikes, 30 s threshold).
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+            "AIRFLOW_STACK_WATCHDOG_SECS": "5",
+            "AIRFLOW_STACK_WATCHDOG_STRIKES": "2",
+            "AIRFLOW_STACK_WATCHDOG_GRACE": "30",
+            "AIRFLOW_STACK_RESTART_DELAY": "2",
             "KRAKEN_API_KEY": TEST_API_KEY,
             "KRAKEN_API_SECRET": TEST_API_SECRET,
         })
         assert _airflow(env, "db", "migrate", timeout=300).returncode == 0
         assert _airflow(env, "pools", "set", "kraken_api", "1", "Kraken").returncode == 0
-        with airflow_stack(env, tmp_path / "logs"):
+        logs = tmp_path / "logs"
+        with airflow_stack(env, logs) as stack:
+            def explain() -> str:
+                return _diagnose(env, logs, stack.pid)
+
             _wait("the DAG to be parsed", lambda: '"bitsniper"' in _airflow(env, "dags", "list", "-o", "json").stdout, 180, 3)
             assert _airflow(env, "dags", "unpause", "bitsniper").returncode == 0
             # Unpausing makes the scheduler create the run for the latest tick (no catch-up): that run's
@@ -104,6 +153,7 @@ def test_deadline_alert_fires_and_a_backfill_trades_nothing(tmp_path: Path, post
                 "the deadline alert on Telegram",
                 lambda: [t for t in telegram_stub.texts() if "DEADLINE" in t and "bitsniper" in t],
                 DEADLINE_SECS * 3 + 90,
+                explain=explain,
             )
             assert "after its candle closed" in texts[0] and TELEGRAM_TOKEN not in texts[0]
 
@@ -119,16 +169,31 @@ def test_deadline_alert_fires_and_a_backfill_trades_nothing(tmp_path: Path, post
 
             created = _wait("the backfill to be created", create_backfill, 60, 3)
             assert created.returncode == 0, created.stderr[-2000:]
-            try:
-                decided = _wait(
-                    "backfill decisions",
-                    lambda: (n := _scalar(postgres_url, "select count(*) from decisions where mode = 'backfill'")) >= 4 and n,
-                    420, 5,
-                )
-            except AssertionError as timed_out:
-                raise AssertionError(f"{timed_out}\n{_diagnose(env, tmp_path / 'logs')}") from None
+            decided = _wait(
+                "backfill decisions",
+                lambda: (n := _scalar(postgres_url, "select count(*) from decisions where mode = 'backfill'")) >= 4 and n,
+                420, 5, explain,
+            )
             assert decided >= 4
             # Airflow gives backfill runs a deadline too (always missed): none of them may alert.
             assert not [t for t in telegram_stub.texts() if "DEADLINE" in t and "backfill__" in t], telegram_stub.texts()
             assert sim.sim.requests.get("sendorder", 0) == 0
             assert _scalar(postgres_url, "select count(*) from orders") == 0
+
+            # What the stack's watchdog reads: the real API server's answer has the shape it expects.
+            health = _health(port)
+            assert {health[key]["status"] for key in ("metadatabase", "scheduler", "triggerer", "dag_processor")} == {"healthy"}
+            assert unhealthy_components(health) == []
+            unplanned = _stack_events(logs)
+
+            # A scheduler that hangs (stopped: alive, no heartbeat) is found by the stack's watchdog, killed
+            # and started again, and the new one heart-beats.
+            hung = _pid(logs, "scheduler")
+            os.kill(hung, signal.SIGSTOP)
+            _wait("the watchdog to replace the hung scheduler", lambda: _pid(logs, "scheduler") != hung, 120, 2, explain)
+            _wait("the new scheduler's heartbeat", lambda: _health(port)["scheduler"]["status"] == "healthy", 120, 3, explain)
+            assert hung not in session_members(stack.pid)
+            assert any(f"killing {hung}" in line for line in _stack_events(logs))
+    # Had the watchdog to restart a hung component before the deliberate hang, the test still passes: say so.
+    if unplanned:
+        warnings.warn(f"the Airflow stack restarted components during this test (see {logs}): {unplanned}", stacklevel=1)
