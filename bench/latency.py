@@ -51,7 +51,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bitsniper.candles import Candles, ms_to_iso, read_candles_csv
-from bitsniper.airflow.stack import airflow_stack
+from bitsniper.airflow.stack import airflow_stack, make_run_settings
 from bitsniper.config import Settings, load_settings
 from bitsniper.pipeline import (
     compute_indicators,
@@ -432,16 +432,6 @@ class AirflowRun:
     sent: int
     gaps: float  # time between one task's end and the next one's start, summed
     where: str  # when the run started and its first task was queued, after the tick
-
-
-def make_run_settings(home: Path) -> dict[str, str]:
-    """The Airflow settings ``make run`` uses (scripts/airflow-env.sh), for a throw-away home."""
-    shown = subprocess.run(
-        ["bash", "-c", "source scripts/airflow-env.sh && env -0"], cwd=ROOT, capture_output=True, check=True,
-        env={"PATH": os.environ.get("PATH", ""), "AIRFLOW_HOME": str(home)},
-    ).stdout.decode()
-    pairs = (item.split("=", 1) for item in shown.split("\0") if "=" in item)
-    return {k: v for k, v in pairs if k.startswith("AIRFLOW") or k.startswith("MALLOC_")}
 
 
 def airflow_env(home: Path, port: int, sim_port: int, url: str, extra: dict[str, str]) -> dict[str, str]:

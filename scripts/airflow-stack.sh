@@ -63,13 +63,13 @@ watchdog() {
         strikes[$name]=0
         continue
       fi
-      # A component (re)started less than WATCHDOG_GRACE seconds ago has not heart-beaten yet.
-      (( $(date +%s) - $(stat -c %Y "$LOGS/$name.pid" 2>/dev/null || echo 0) < WATCHDOG_GRACE )) && continue
+      # Not while it is being restarted, nor in its first WATCHDOG_GRACE seconds (no heartbeat yet).
+      local pid
+      pid=$(cat "$LOGS/$name.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null || continue
+      (( $(date +%s) - $(stat -c %Y "$LOGS/$name.pid") < WATCHDOG_GRACE )) && continue
       strikes[$name]=$(( ${strikes[$name]:-0} + 1 ))
       echo "$(date -u +%FT%TZ) $name unhealthy (no recent heartbeat): check ${strikes[$name]} of $WATCHDOG_STRIKES" >&2
       if (( strikes[$name] >= WATCHDOG_STRIKES )); then
-        local pid
-        pid=$(cat "$LOGS/$name.pid" 2>/dev/null) || continue
         echo "$(date -u +%FT%TZ) $name unhealthy for $WATCHDOG_STRIKES checks: stack dump in $LOGS/$name.log, killing $pid" >&2
         kill -QUIT "$pid" 2>/dev/null
         sleep 2

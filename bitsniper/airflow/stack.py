@@ -17,9 +17,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["STACK_SCRIPT", "airflow_stack", "session_members", "stop_session"]
+__all__ = ["STACK_SCRIPT", "airflow_stack", "make_run_settings", "session_members", "stop_session"]
 
-STACK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "airflow-stack.sh"
+ROOT = Path(__file__).resolve().parents[2]
+STACK_SCRIPT = ROOT / "scripts" / "airflow-stack.sh"
+
+
+def make_run_settings(home: Path) -> dict[str, str]:
+    """The Airflow settings ``make run`` uses (scripts/airflow-env.sh), for a throw-away home."""
+    shown = subprocess.run(
+        ["bash", "-c", "source scripts/airflow-env.sh && env -0"], cwd=ROOT, capture_output=True, check=True,
+        env={"PATH": os.environ.get("PATH", ""), "AIRFLOW_HOME": str(home)},
+    ).stdout.decode()
+    pairs = (item.split("=", 1) for item in shown.split("\0") if "=" in item)
+    return {k: v for k, v in pairs if k.startswith("AIRFLOW") or k.startswith("MALLOC_")}
 
 
 def session_members(sid: int) -> list[int]:
