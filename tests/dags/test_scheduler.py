@@ -104,7 +104,7 @@ def _diagnose(env: dict[str, str], log_dir: Path, session: int) -> str:
     stack = (log_dir / "stack.log").read_text(errors="replace")[-3000:]
     tail = (log_dir / "scheduler.log").read_text(errors="replace")[-12000:]
     return (
-        f"processes:\n" + "\n".join(processes) + f"\nruns:\n{runs}\ntasks:\n{''.join(states)}\n"
+        "processes:\n" + "\n".join(processes) + f"\nruns:\n{runs}\ntasks:\n{''.join(states)}\n"
         f"stack.log (end):\n{stack}\nscheduler log (end, pid {scheduler_pid}):\n{tail}"
     )
 
