@@ -7,18 +7,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bitsniper.candles import Candles, read_candles_csv
+
+from tests.local_http import JsonHandler, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "include" / "sample_candles_15m.csv.gz"
@@ -54,29 +54,14 @@ class TelegramStub:
 def telegram_stub() -> Iterator[TelegramStub]:
     stub = TelegramStub(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server API
-            body = self.rfile.read(int(self.headers.get("content-length", 0)) or 0)
             stub.paths.append(self.path)
-            stub.messages.append(json.loads(body or b"{}"))
-            reply = json.dumps({"ok": True, "result": {"message_id": len(stub.messages)}}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            stub.messages.append(json.loads(self.body() or b"{}"))
+            self.reply_json(200, {"ok": True, "result": {"message_id": len(stub.messages)}})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as stub.url:
         yield stub
-    finally:
-        server.shutdown()
 
 
 def current_tick_ms(margin_secs: float = 120.0) -> int:

@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.local_http import JsonHandler, serving
 
 TOKEN = "123456789:AAtest-token-for-the-stand-in-0123456789"
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "BitSniper", "username": "bitsniper_test_bot"}
@@ -130,7 +132,7 @@ def _params(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
 def running_standin() -> Iterator[BotApiStandIn]:
     api = BotApiStandIn()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802
             prefix, _, method = self.path.rpartition("/")
             if prefix != f"/bot{TOKEN}":
@@ -140,22 +142,8 @@ def running_standin() -> Iterator[BotApiStandIn]:
                     status, reply = 200, {"ok": True, "result": api.handle(method, _params(self))}
                 except KeyError:
                     status, reply = 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply_json(status, reply)
 
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}/bot"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base:
+        api.url = f"{base}/bot"
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -1,15 +1,16 @@
-"""A local HTTP endpoint that records what the alert webhook posts to it."""
+"""Local HTTP endpoints for the Airflow-side tests: one that records what the alert webhook posts, one that
+answers as Airflow's /api/v2/monitor/health does."""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.local_http import JsonHandler, serving
 
 
 @dataclass
@@ -22,21 +23,14 @@ class WebhookSink:
 def webhook() -> Iterator[WebhookSink]:
     sink = WebhookSink(base="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            sink.received.append({"path": self.path, "body": body})
+            sink.received.append({"path": self.path, "body": json.loads(self.body())})
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    sink.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield sink
-    server.shutdown()
+    with serving(Handler) as sink.base:
+        yield sink
 
 
 @dataclass
@@ -63,21 +57,11 @@ def airflow_health(scheduler: str | None = "healthy", triggerer: str | None = "h
 def health_endpoint() -> Iterator[HealthEndpoint]:
     endpoint = HealthEndpoint(url="", payload=airflow_health())
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802
             endpoint.requests += 1
-            body = json.dumps(endpoint.payload).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply_json(200, endpoint.payload)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/api/v2/monitor/health"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield endpoint
-    server.shutdown()
+    with serving(Handler) as base:
+        endpoint.url = f"{base}/api/v2/monitor/health"
+        yield endpoint
