@@ -134,8 +134,9 @@ def test_deadline_alert_fires_and_a_backfill_trades_nothing(tmp_path: Path, post
             "BITSNIPER_EXCHANGE": "simulator",
             "BITSNIPER_EXCHANGE_URL": sim.url,
             "BITSNIPER_DEADLINE_SECS": str(DEADLINE_SECS),
-            # The stack's watchdog, quicker than in production (30 s checks, 3 strikes, 30 s threshold).
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+            # The stack's watchdog, quicker than in production (30 s checks, 3 strikes, 30 s threshold), yet
+            # slow enough not to take the scheduler waiting out the held lock below for a hung one.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20",
             "AIRFLOW_STACK_WATCHDOG_SECS": "5",
             "AIRFLOW_STACK_WATCHDOG_STRIKES": "2",
             "AIRFLOW_STACK_WATCHDOG_GRACE": "30",
