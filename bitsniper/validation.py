@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bitsniper.candles import Candles, ms_to_iso
+from bitsniper.lazy_imports import lazily
 
 __all__ = ["ValidationReport", "CheckFailure", "validate_candles", "SUITE_PATH"]
 
@@ -78,8 +79,9 @@ def _context_and_batch_definition():  # type: ignore[no-untyped-def]
     # GX logs ~150 INFO lines of its own set-up ("Skipping registering function ...") on import: they
     # would bury the task's own log in the UI. Its warnings and errors still show.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    with lazily("scipy", "altair"):  # imported by GX, used by none of the suite's expectations
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
