@@ -228,6 +228,9 @@ class Settings(BaseSettings, StrategyParams):
     monitor_stale_minutes: float = Field(
         60.0, gt=0, description="Monitoring: no decision of the trading mode for this long alerts (no successful run)."
     )
+    monitor_restart_minutes: float = Field(
+        60.0, gt=0, description="Monitoring: an Airflow component restarted by make run's stack within this window alerts."
+    )
     # Operator control (issue 6): risk limits checked before every entry, kill switch, Telegram, webhook
     daily_loss_limit_pct: float | None = Field(
         5.0, gt=0, lt=100, description="Risk: no entry once equity is this percent below the UTC day's starting equity."

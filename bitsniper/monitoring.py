@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -45,6 +46,9 @@ __all__ = [
     "check_memory",
     "check_cpu",
     "check_stale_run",
+    "StackEvent",
+    "stack_events",
+    "check_stack_restarts",
     "MemoryUsage",
     "bot_memory",
     "host_cpu_percent",
@@ -58,7 +62,7 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 Notify = Callable[[Alert], object]
-CheckName = Literal["consecutive_errors", "circuit_breaker", "memory", "cpu", "stale_run"]
+CheckName = Literal["consecutive_errors", "circuit_breaker", "memory", "cpu", "stale_run", "stack_restarts"]
 RunOutcome = Literal["success", "failed", "running", "none"]
 Severity = Literal["warning", "critical"]
 ALERT_KIND_PREFIX = "monitor_"
@@ -150,6 +154,65 @@ def check_cpu(percent: float, threshold: float) -> CheckResult:
     ok = percent <= threshold
     word = "within" if ok else "above"
     return CheckResult("cpu", ok, f"host CPU {percent:.0f} % {word} the {threshold:.0f} % limit", "warning", percent, threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class StackEvent:
+    """A line of scripts/airflow-stack.sh's log that says a component was restarted or found hung."""
+
+    at: datetime
+    component: str
+    text: str
+
+    @property
+    def hung(self) -> bool:
+        return " unhealthy for " in self.text
+
+
+_STACK_TAIL_BYTES = 64 * 1024
+
+
+def stack_events(path: Path) -> list[StackEvent]:
+    """Restarts (``exited (code N)``) and watchdog kills (``unhealthy for N checks``) in the stack's log;
+    only its last 64 KB is read (the log grows by a line per event and per start)."""
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - _STACK_TAIL_BYTES))
+            lines = log.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        if " exited (code " not in text and " unhealthy for " not in text:
+            continue
+        try:
+            at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        events.append(StackEvent(at, text.split(" ", 1)[0], text))
+    return events
+
+
+def check_stack_restarts(events: Sequence[StackEvent], now: datetime, window_minutes: float) -> CheckResult:
+    """An Airflow component that died or hung (and was started again by the stack) within the window: the
+    stack heals itself, but a trader wants to know, and a component restarting again and again needs a look."""
+    recent = [e for e in events if now - e.at <= timedelta(minutes=window_minutes) and " exited (code " in e.text]
+    if not recent:
+        return CheckResult("stack_restarts", True, f"no Airflow component restarted in the last {window_minutes:.0f} min",
+                           "warning", 0.0, None)
+    hung = {e.at for e in events if e.hung and now - e.at <= timedelta(minutes=window_minutes)}
+    parts = []
+    for component in sorted({e.component for e in recent}):
+        times = [e.at for e in recent if e.component == component]
+        why = "hung, killed by the watchdog" if any(abs((t - h).total_seconds()) <= 30 for t in times for h in hung) else "exited"
+        parts.append(f"{component} x{len(times)} ({why}; last {max(times):%H:%M} UTC)")
+    return CheckResult(
+        "stack_restarts", False,
+        f"Airflow components restarted in the last {window_minutes:.0f} min: {', '.join(parts)}; see stack.log and "
+        "the component logs",
+        "warning", float(len(recent)), None,
+    )
 
 
 def check_stale_run(last: datetime | None, now: datetime, stale_minutes: float, mode: str, ran_before: bool = True) -> CheckResult:
@@ -304,11 +367,17 @@ def host_checks(
     memory: MemoryUsage | None = None,
     cpu_percent: float | None = None,
     template: Alert | None = None,
+    stack_log: Path | None = None,
+    now: datetime | None = None,
 ) -> list[CheckOutcome]:
-    """Memory of the bot's processes and host CPU, measured now unless given."""
+    """Memory of the bot's processes and host CPU, measured now unless given; and, when the stack was
+    started by ``make run`` (``stack_log``), the Airflow components it had to restart."""
     usage = bot_memory() if memory is None else memory
     cpu = host_cpu_percent(settings.monitor_cpu_sample_secs) if cpu_percent is None else cpu_percent
     results = [check_memory(usage, settings.monitor_memory_mb), check_cpu(cpu, settings.monitor_cpu_percent)]
+    if stack_log is not None:
+        moment = now or datetime.now(timezone.utc)
+        results.append(check_stack_restarts(stack_events(stack_log), moment, settings.monitor_restart_minutes))
     return [apply_result(factory, r, notify, template=template) for r in results]
 
 

@@ -8,14 +8,16 @@ last ticks name them without listing runs.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from bitsniper.alerts import Alert
 from bitsniper.config import Settings, load_settings
 
-__all__ = ["PIPELINE_DAG_ID", "recent_ticks", "run_outcomes", "check_pipeline", "check_host", "summarise_day", "summary_day"]
+__all__ = ["PIPELINE_DAG_ID", "recent_ticks", "run_outcomes", "check_pipeline", "check_host", "stack_log", "summarise_day", "summary_day"]
 
 _LOG = logging.getLogger(__name__)
 PIPELINE_DAG_ID = "bitsniper"
@@ -82,12 +84,20 @@ def check_pipeline(context: dict[str, Any]) -> dict[str, str]:
     return _report(checks)
 
 
+def stack_log() -> Path | None:
+    """scripts/airflow-stack.sh's log, when ``make run`` started Airflow (its components then carry
+    AIRFLOW_STACK_LOGS or log beside AIRFLOW_HOME); None elsewhere (docker compose)."""
+    folder = os.environ.get("AIRFLOW_STACK_LOGS") or os.environ.get("AIRFLOW_HOME")
+    path = Path(folder) / "stack.log" if folder else None
+    return path if path is not None and path.exists() else None
+
+
 def check_host(context: dict[str, Any]) -> dict[str, str]:
-    """Memory of the Airflow/bot processes and host CPU."""
+    """Memory of the Airflow/bot processes, host CPU, and the components the stack had to restart."""
     from bitsniper.monitoring import host_checks
 
     settings, factory, notify, template = _context_parts(context)
-    return _report(host_checks(factory, settings, notify, template=template))
+    return _report(host_checks(factory, settings, notify, template=template, stack_log=stack_log()))
 
 
 def summary_day(context: dict[str, Any]) -> date:

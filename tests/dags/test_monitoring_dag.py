@@ -6,6 +6,7 @@ import functools
 import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -89,6 +90,27 @@ def test_open_breaker_and_stale_decision_alert_once_then_recover(pipeline_env: s
     recovered = telegram_stub.texts()[2:]
     assert len(recovered) == 2 and all("recovered:" in t for t in recovered), recovered
     assert unresolved_alerts(factory) == []
+    factory.kw["bind"].dispose()
+
+
+def test_a_component_the_stack_restarted_raises_one_alert(  # type: ignore[no-untyped-def]
+    pipeline_env: str, telegram_stub, quiet_host, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under make run the components log beside scripts/airflow-stack.sh's stack.log, which check_host reads."""
+    killed = datetime.now(timezone.utc) - timedelta(minutes=7)
+    stamp = lambda at: at.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    (tmp_path / "stack.log").write_text(
+        f"{stamp(killed)} scheduler unhealthy for 3 checks: stack dump in {tmp_path}/scheduler.log, killing 4242\n"
+        f"{stamp(killed + timedelta(seconds=2))} scheduler exited (code 137): restarting in 10 s\n"
+        f"{stamp(killed + timedelta(seconds=12))} starting scheduler, log: {tmp_path}/scheduler.log\n"
+    )
+    monkeypatch.setenv("AIRFLOW_STACK_LOGS", str(tmp_path))
+    run = _dag("bitsniper_monitoring").test(logical_date=datetime.now(timezone.utc))
+    assert _states(run) == {"check_pipeline": "success", "check_host": "success"}
+    texts = [t for t in telegram_stub.texts() if "restarted" in t]
+    assert len(texts) == 1 and "scheduler x1 (hung, killed by the watchdog" in texts[0] and "task check_host" in texts[0], texts
+    factory = make_session_factory(pipeline_env)
+    assert [a.kind for a in unresolved_alerts(factory)] == ["monitor_stack_restarts"]
     factory.kw["bind"].dispose()
 
 

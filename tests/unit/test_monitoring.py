@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from bitsniper.monitoring import (
     check_consecutive_errors,
     check_cpu,
     check_memory,
+    check_stack_restarts,
     check_stale_run,
     consecutive_failures,
     daily_summary,
@@ -25,6 +27,7 @@ from bitsniper.monitoring import (
     host_cpu_percent,
     pipeline_checks,
     send_daily_summary,
+    stack_events,
 )
 from bitsniper.store.db import make_session_factory
 from bitsniper.store.migrate import upgrade
@@ -259,3 +262,57 @@ def test_daily_summary_is_sent_once_per_day(factory) -> None:  # type: ignore[no
     assert unresolved_alerts(factory) == []  # stored for the record, nothing to act on
     other = daily_summary(factory, mode="paper", symbol="PF_XBTUSD", day=date(2026, 3, 3))
     assert send_daily_summary(factory, other, outbox) is True and len(outbox) == 2
+
+
+# What scripts/airflow-stack.sh writes (tests/unit/airflow/test_airflow_stack.py proves the lines).
+STACK_LOG = """\
+2026-11-22T08:00:00Z starting scheduler, log: /x/scheduler.log
+2026-11-22T08:00:00Z starting triggerer, log: /x/triggerer.log
+2026-11-22T08:10:00Z triggerer exited (code 1): restarting in 10 s
+2026-11-22T08:10:10Z starting triggerer, log: /x/triggerer.log
+2026-11-22T08:46:41Z scheduler unhealthy (no recent heartbeat): check 1 of 3
+2026-11-22T08:47:11Z scheduler unhealthy (no recent heartbeat): check 2 of 3
+2026-11-22T08:47:41Z scheduler unhealthy for 3 checks: stack dump in /x/scheduler.log, killing 4242
+/x/scripts/airflow-stack.sh: line 28: 4242 Killed                  "$BIN/airflow" "$@" >> "$LOGS/$name.log" 2>&1
+2026-11-22T08:47:43Z scheduler exited (code 137): restarting in 10 s
+2026-11-22T08:47:53Z starting scheduler, log: /x/scheduler.log
+"""
+AT = datetime(2026, 11, 22, 8, 50, tzinfo=timezone.utc)
+
+
+def test_stack_events_are_the_restarts_and_the_watchdog_kills(tmp_path: Path) -> None:
+    log = tmp_path / "stack.log"
+    log.write_text(STACK_LOG)
+    events = stack_events(log)
+    assert [(e.at.strftime("%H:%M:%S"), e.component, e.hung) for e in events] == [
+        ("08:10:00", "triggerer", False), ("08:47:41", "scheduler", True), ("08:47:43", "scheduler", False),
+    ]
+    assert stack_events(tmp_path / "missing.log") == []
+
+
+def test_a_restart_within_the_window_alerts_and_says_which_and_why(tmp_path: Path) -> None:
+    log = tmp_path / "stack.log"
+    log.write_text(STACK_LOG)
+    events = stack_events(log)
+    result = check_stack_restarts(events, AT, 60)
+    assert not result.ok and result.value == 2.0 and result.severity == "warning"
+    assert "scheduler x1 (hung, killed by the watchdog; last 08:47 UTC)" in result.message
+    assert "triggerer x1 (exited; last 08:10 UTC)" in result.message
+    # Only the scheduler's restart is within the last 10 minutes; none is within the hour after 09:48.
+    assert "triggerer" not in check_stack_restarts(events, AT, 10).message
+    assert check_stack_restarts(events, AT + timedelta(hours=1), 60).ok
+
+
+def test_host_checks_raise_the_restart_alert_once_then_resolve_it(factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "stack.log"
+    log.write_text(STACK_LOG)
+    settings = _settings(monitor_memory_mb=1000.0, monitor_cpu_percent=90.0, monitor_restart_minutes=60.0)
+    outbox = Outbox()
+    first = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT)
+    assert [o.result.name for o in first] == ["memory", "cpu", "stack_restarts"]
+    assert [o.action for o in first] == ["ok", "ok", "raised"] and len(outbox) == 1
+    assert outbox[0].summary.startswith("Airflow components restarted in the last 60 min: scheduler x1 (hung")
+    again = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT + timedelta(minutes=5))
+    assert again[2].action == "open" and len(outbox) == 1
+    later = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT + timedelta(hours=1))
+    assert later[2].action == "resolved" and outbox[-1].summary.startswith("recovered: no Airflow component restarted")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bitsniper.airflow.stack import airflow_stack, session_members
+from bitsniper.monitoring import stack_events
 
 from tests.unit.airflow.conftest import airflow_health
 
@@ -121,6 +122,9 @@ def test_the_watchdog_dumps_kills_and_restarts_a_hung_scheduler(tmp_path: Path, 
     assert lines.count("triggerer --skip-serve-logs") == 1 and lines.count("dag-processor") == 1
     log = (tmp_path / "logs" / "stack.log").read_text()
     assert "scheduler unhealthy (no recent heartbeat): check 1 of 2" in log
+    # The monitoring DAG reads these lines back: a hung scheduler, killed, then its restart.
+    events = stack_events(tmp_path / "logs" / "stack.log")
+    assert [(e.component, e.hung) for e in events][:2] == [("scheduler", True), ("scheduler", False)]
     assert f"scheduler unhealthy for 2 checks: stack dump in {tmp_path / 'logs' / 'scheduler.log'}, killing {first}" in log
 
 
