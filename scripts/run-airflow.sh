@@ -35,6 +35,7 @@ echo "Starting Airflow: scheduler, dag-processor, triggerer, api-server (UI on h
 setsid bash -c '
   if [ "$BITSNIPER_EXCHANGE" = simulator ]; then
     "$0/bitsniper" simulator --candles include/sample_candles_15m.csv.gz --port "${SIMULATOR_PORT:-8787}" \
+      --history "${SIMULATOR_HISTORY:-6200}" \
       --api-key "$KRAKEN_API_KEY" --api-secret "$KRAKEN_API_SECRET" >"$AIRFLOW_HOME/simulator.log" 2>&1 &
   fi
   exec scripts/airflow-stack.sh >"$AIRFLOW_HOME/stack.log" 2>&1

@@ -89,12 +89,14 @@ def build_simulator(
     include_forming: bool = True,
     candle_ms: int = 900_000,
     page_limit: int = 2000,
+    history: int | None = None,
 ) -> Simulator:
-    """Assemble a simulator; without a clock it replays the file shifted so its last candle just closed."""
+    """Assemble a simulator; without a clock it replays the file shifted so its last candle (candle
+    ``history - 1`` when given, the rest coming live) just closed."""
     data = candles if isinstance(candles, Candles) else read_candles_csv(candles)
     if clock is None:
         clock = SystemClock()
-        data = shift_to_latest_closed(data, clock.now_ms(), candle_ms)
+        data = shift_to_latest_closed(data, clock.now_ms(), candle_ms, history)
     plan = FaultPlan()
     for spec in faults or []:
         plan.add(spec)

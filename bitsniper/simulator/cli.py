@@ -31,6 +31,11 @@ def simulator(
         typer.Option("--api-secret", help=f"Accepted base64 API secret (or env {SECRET_ENV}).", show_default=False),
     ] = None,
     balance: Annotated[float, typer.Option("--balance", help="Starting USD balance.")] = 10_000.0,
+    history: Annotated[
+        Optional[int],
+        typer.Option("--history", help="Candles already closed at start; the rest of the file closes live, one per "
+                     "15 minutes (default: all of them, nothing new ever closes)."),
+    ] = None,
     fault: Annotated[
         Optional[list[str]],
         typer.Option("--fault", help="Fault ENDPOINT:KIND[=VALUE][:COUNT], e.g. sendorder:drop_after_apply:2."),
@@ -50,13 +55,16 @@ def simulator(
     secret = api_secret or os.environ.get(SECRET_ENV, "")
     try:
         specs = [parse_fault(text) for text in fault or []]
-        sim = build_simulator(key, secret, candles or DEFAULT_CANDLES, balance=str(balance), faults=list(specs))
+        sim = build_simulator(key, secret, candles or DEFAULT_CANDLES, balance=str(balance), faults=list(specs), history=history)
     except (ValueError, BitSniperError) as error:
         err.print(f"[bold red]error:[/] {error}", highlight=False)
         raise typer.Exit(2) from None
+    now = sim.clock.now_ms()
+    closed = int((sim.market.candles.time + sim.market.candle_ms <= now).sum())
     err.print(
-        f"Kraken Futures simulator on http://127.0.0.1:{port}  "
-        f"candles up to {iso_ms(sim.market.last_ms)}  balance {balance:,.2f} USD  faults {len(specs)}",
+        f"Kraken Futures simulator on http://127.0.0.1:{port}  {closed} candles closed, the latest opened "
+        f"{iso_ms(int(sim.market.candles.time[closed - 1]))}, {len(sim.market.candles) - closed} to close live  "
+        f"balance {balance:,.2f} USD  faults {len(specs)}",
         highlight=False,
     )
     serve_forever(sim, port)

@@ -26,10 +26,15 @@ class ChartPage:
     more_candles: bool
 
 
-def shift_to_latest_closed(candles: Candles, now_ms: int, candle_ms: int) -> Candles:
-    """Shift every candle by whole buckets so the last one is the latest candle closed at ``now_ms``."""
+def shift_to_latest_closed(candles: Candles, now_ms: int, candle_ms: int, history: int | None = None) -> Candles:
+    """Shift every candle by whole buckets so candle ``history - 1`` (the last one by default) is the latest
+    candle closed at ``now_ms``. The candles after it lie in the future: the charts reveal one per interval
+    as the clock passes, so a live pipeline finds a new candle at every tick (``make run
+    EXCHANGE=simulator``); with all of them in the past nothing new ever closes."""
+    if history is not None and not 1 <= history <= len(candles):
+        raise ValueError(f"history must be between 1 and the file's {len(candles)} candles, not {history}")
     latest_closed_open = (now_ms // candle_ms) * candle_ms - candle_ms
-    offset = latest_closed_open - int(candles.time[-1])
+    offset = latest_closed_open - int(candles.time[(history or len(candles)) - 1])
     offset -= offset % candle_ms
     return Candles(candles.time + offset, candles.open, candles.high, candles.low, candles.close, candles.volume)
 

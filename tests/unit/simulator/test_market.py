@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from bitsniper.simulator.market import CandleMarket, shift_to_latest_closed
 from bitsniper.simulator.testing import CANDLE_MS, START_MS, make_candles
 
@@ -52,3 +54,22 @@ def test_replay_shift_makes_the_last_candle_the_latest_closed_one() -> None:
     assert last_open % CANDLE_MS == 0
     assert last_open + CANDLE_MS <= now < last_open + 2 * CANDLE_MS
     assert (shifted.close == candles.close).all()
+
+
+def test_replay_with_history_leaves_the_rest_to_close_live() -> None:
+    candles = make_candles(10)
+    now = 1_800_000_123_456
+    shifted = shift_to_latest_closed(candles, now, CANDLE_MS, history=6)
+    latest = int(shifted.time[5])
+    assert latest + CANDLE_MS <= now < latest + 2 * CANDLE_MS  # candle 5 is the latest closed
+    market = CandleMarket(shifted)
+    closed = lambda at: [int(row["time"]) for row in market.chart(at, None, None, None, include_forming=False).candles]  # noqa: E731
+    assert closed(now)[-1] == latest and len(closed(now)) == 6
+    # Each interval that passes closes one more candle, as on the real exchange.
+    assert closed(now + CANDLE_MS)[-1] == latest + CANDLE_MS and len(closed(now + 4 * CANDLE_MS)) == 10
+    assert (shifted.close == candles.close).all()
+
+
+def test_replay_history_must_fit_the_file() -> None:
+    with pytest.raises(ValueError, match="history must be between 1 and the file's 10 candles, not 11"):
+        shift_to_latest_closed(make_candles(10), 1_800_000_123_456, CANDLE_MS, history=11)
