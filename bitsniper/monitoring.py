@@ -201,11 +201,12 @@ def check_stack_restarts(events: Sequence[StackEvent], now: datetime, window_min
     if not recent:
         return CheckResult("stack_restarts", True, f"no Airflow component restarted in the last {window_minutes:.0f} min",
                            "warning", 0.0, None)
-    hung = {e.at for e in events if e.hung and now - e.at <= timedelta(minutes=window_minutes)}
     parts = []
     for component in sorted({e.component for e in recent}):
         times = [e.at for e in recent if e.component == component]
-        why = "hung, killed by the watchdog" if any(abs((t - h).total_seconds()) <= 30 for t in times for h in hung) else "exited"
+        # The watchdog's kill line comes a few seconds before the exit it causes.
+        killed = [e.at for e in events if e.hung and e.component == component]
+        why = "hung, killed by the watchdog" if any(abs((t - k).total_seconds()) <= 30 for t in times for k in killed) else "exited"
         parts.append(f"{component} x{len(times)} ({why}; last {max(times):%H:%M} UTC)")
     return CheckResult(
         "stack_restarts", False,

@@ -275,6 +275,7 @@ STACK_LOG = """\
 2026-11-22T08:47:41Z scheduler unhealthy for 3 checks: stack dump in /x/scheduler.log, killing 4242
 /x/scripts/airflow-stack.sh: line 28: 4242 Killed                  "$BIN/airflow" "$@" >> "$LOGS/$name.log" 2>&1
 2026-11-22T08:47:43Z scheduler exited (code 137): restarting in 10 s
+2026-11-22T08:47:45Z dag-processor exited (code 1): restarting in 10 s
 2026-11-22T08:47:53Z starting scheduler, log: /x/scheduler.log
 """
 AT = datetime(2026, 11, 22, 8, 50, tzinfo=timezone.utc)
@@ -286,6 +287,7 @@ def test_stack_events_are_the_restarts_and_the_watchdog_kills(tmp_path: Path) ->
     events = stack_events(log)
     assert [(e.at.strftime("%H:%M:%S"), e.component, e.hung) for e in events] == [
         ("08:10:00", "triggerer", False), ("08:47:41", "scheduler", True), ("08:47:43", "scheduler", False),
+        ("08:47:45", "dag-processor", False),
     ]
     assert stack_events(tmp_path / "missing.log") == []
 
@@ -295,9 +297,10 @@ def test_a_restart_within_the_window_alerts_and_says_which_and_why(tmp_path: Pat
     log.write_text(STACK_LOG)
     events = stack_events(log)
     result = check_stack_restarts(events, AT, 60)
-    assert not result.ok and result.value == 2.0 and result.severity == "warning"
+    assert not result.ok and result.value == 3.0 and result.severity == "warning"
     assert "scheduler x1 (hung, killed by the watchdog; last 08:47 UTC)" in result.message
     assert "triggerer x1 (exited; last 08:10 UTC)" in result.message
+    assert "dag-processor x1 (exited; last 08:47 UTC)" in result.message  # the scheduler's kill is not its own
     # Only the scheduler's restart is within the last 10 minutes; none is within the hour after 09:48.
     assert "triggerer" not in check_stack_restarts(events, AT, 10).message
     assert check_stack_restarts(events, AT + timedelta(hours=1), 60).ok
@@ -311,7 +314,8 @@ def test_host_checks_raise_the_restart_alert_once_then_resolve_it(factory, tmp_p
     first = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT)
     assert [o.result.name for o in first] == ["memory", "cpu", "stack_restarts"]
     assert [o.action for o in first] == ["ok", "ok", "raised"] and len(outbox) == 1
-    assert outbox[0].summary.startswith("Airflow components restarted in the last 60 min: scheduler x1 (hung")
+    assert outbox[0].summary.startswith("Airflow components restarted in the last 60 min: dag-processor x1 (exited")
+    assert "scheduler x1 (hung" in outbox[0].summary
     again = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT + timedelta(minutes=5))
     assert again[2].action == "open" and len(outbox) == 1
     later = host_checks(factory, settings, outbox, memory=_mem(10), cpu_percent=10.0, stack_log=log, now=AT + timedelta(hours=1))
