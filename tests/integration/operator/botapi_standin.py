@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -116,8 +115,8 @@ class BotApiStandIn:
         raise KeyError(method)
 
 
-def _params(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
-    body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+def _params(handler: JsonHandler) -> dict[str, Any]:
+    body = handler.body()
     kind = handler.headers.get("Content-Type", "")
     if "json" in kind:
         return json.loads(body or b"{}")
